@@ -1,0 +1,1 @@
+"""One module per `tokes-bench` subcommand (see tokes_bench.cli)."""

@@ -1,0 +1,1 @@
+"""Dataset readers and the small data sets the demo and tests generate from shipped sources."""
