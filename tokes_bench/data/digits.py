@@ -45,7 +45,7 @@ def write_digits_imagefolder(
     for split in SPLITS:
         for c in range(10):
             (root / split / str(c)).mkdir(parents=True, exist_ok=True)
-    for i, (img, y) in enumerate(zip(images, labels)):
+    for i, (img, y) in enumerate(zip(images, labels, strict=True)):
         Image.fromarray(img).save(root / split_of[i] / str(int(y)) / f"{i:04d}.png")
     marker.write_text(json.dumps(spec))
     return root
