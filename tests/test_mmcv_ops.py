@@ -172,6 +172,12 @@ def test_roi_align_max_mode_is_a_clear_error() -> None:
         roi_align(torch.rand(1, 1, 4, 4), torch.tensor([[0, 0.0, 0.0, 2.0, 2.0]]), (2, 2), 1.0, 0, "max", True)
 
 
+def test_provider_answers_module_lookups_as_not_compiled() -> None:
+    from mmengine.utils.dl_utils import mmcv_full_available
+
+    assert mmcv_full_available() is False  # pkgutil.find_loader('mmcv._ext') must not raise
+
+
 def test_provider_steps_aside_for_compiled_mmcv(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(mmcv_ops, "_compiled_ext_path", lambda: tmp_path / "_ext.so")
     monkeypatch.delitem(sys.modules, mmcv_ops.MODULE_NAME)

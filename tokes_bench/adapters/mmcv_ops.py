@@ -10,6 +10,7 @@ is installed, `install()` does nothing and mmcv's own ops are used.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -188,6 +189,9 @@ class _ProviderModule(types.ModuleType):
 def build_module() -> types.ModuleType:
     """A fresh provider module (not registered)."""
     module = _ProviderModule(MODULE_NAME, __doc__)
+    # A loader-less spec: importlib/pkgutil lookups (mmengine's `mmcv_full_available`) then work and
+    # truthfully report that no compiled mmcv is present.
+    module.__spec__ = importlib.machinery.ModuleSpec(MODULE_NAME, None)
     for name, fn in _PROVIDED.items():
         setattr(module, name, fn)
     setattr(module, _PROVIDER_FLAG, True)
