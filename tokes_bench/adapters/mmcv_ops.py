@@ -15,8 +15,10 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported by the ops themselves, so `import tokes_bench` stays light
+    import torch
 
 MODULE_NAME = "mmcv._ext"
 _PROVIDER_FLAG = "__tokes_bench_provider__"
@@ -59,6 +61,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset:
     `offset=1` is mmcv's legacy pixel convention (width = x2 - x1 + 1); it equals IoU of boxes whose
     far corner is shifted by one, which is how it is computed here.
     """
+    import torch
     import torchvision
 
     if offset not in (0, 1):
@@ -126,6 +129,7 @@ def roi_align_backward(
     aligned=True,
 ) -> None:
     """mmcv's `roi_align_backward`: fills the preallocated `grad_input` in place."""
+    import torch
     import torchvision  # noqa: F401  (registers torch.ops.torchvision)
 
     _check_avg(pool_mode)

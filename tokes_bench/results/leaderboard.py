@@ -72,8 +72,10 @@ def find_record_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
             out.append(p)
         else:
             raise FileNotFoundError(f"{p}: no such results file or directory")
-    seen: set[Path] = set()
-    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]
+    unique: dict[Path, Path] = {}
+    for f in out:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
 
 
 def format_versions(versions: dict) -> str:
@@ -97,6 +99,8 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict
     if not rows:
         raise LeaderboardError(f"no records in {', '.join(map(str, files))}")
     df = pd.DataFrame(rows)
+    # From the raw dicts: a column mixing ints and None would turn seed 0 into 0.0.
+    df["seed_label"] = [seed_label(r["seed"], r["run_id"]) for r in rows]
     df["value"] = df["value"].astype(float)
     df["where"] = df["_file"] + ":" + df["_line"].astype(str)
     exact = df.duplicated([*DEDUP_KEYS, "value"], keep="first")
@@ -119,7 +123,6 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict
         )
     df["pretrain_epochs"] = df["pretrain_epochs"].astype("Int64")
     df["versions"] = df["versions"].map(format_versions)
-    df["seed_label"] = [seed_label(s, r) for s, r in zip(df["seed"], df["run_id"])]
     df["source"] = "computed"
     info = {"files": [str(f) for f in files], "n_read": len(rows), "n_duplicates": int(exact.sum()),
             "n_non_eval": n_other, "n_records": len(df)}
@@ -171,8 +174,9 @@ def compute_cells(records: pd.DataFrame, published: pd.DataFrame, seed: int, n_b
         values = [float(per_seed[s]) for s in labels]
         mean, std = mean_std(values)
         lo, hi = bootstrap_mean_ci(values, n_boot, row_rng(seed, _key_text(key)))
-        out.append({**dict(zip(CELL_KEYS, key)), "mean": mean, "std": std, "n_seeds": len(values),
-                    "ci_low": lo, "ci_high": hi, "samples": dict(zip(labels, values)),
+        out.append({**dict(zip(CELL_KEYS, key, strict=True)), "mean": mean, "std": std,
+                    "n_seeds": len(values), "ci_low": lo, "ci_high": hi,
+                    "samples": dict(zip(labels, values, strict=True)),
                     "run_ids": frozenset(g["run_id"]), "config_hash": _join(g["config_hash"]),
                     "versions": _join(g["versions"], " | "), "encoder_path": _join(g["encoder_path"]),
                     "citation": ""})
@@ -205,7 +209,7 @@ def task_table(cells: pd.DataFrame, task: str) -> pd.DataFrame:
     row_keys = ["source", *ENCODER_KEYS, "protocol", "dataset", "split"]
     rows = []
     for key, g in sub.groupby(row_keys, dropna=False, sort=False):
-        row = dict(zip(row_keys, key))
+        row = dict(zip(row_keys, key, strict=True))
         by_metric = g.set_index("metric")
         for m in metrics:
             row[m] = by_metric["mean"].get(m, np.nan)
@@ -225,7 +229,8 @@ def task_table(cells: pd.DataFrame, task: str) -> pd.DataFrame:
         table[col] = table[col].astype("Int64")
     order = ["protocol", "dataset", "split", "source", metrics[0], *ENCODER_KEYS]
     asc = [True, True, True, True, False, True, True, True, True]
-    return table.sort_values(order, ascending=asc, na_position="last", kind="mergesort").reset_index(drop=True)
+    table = table.sort_values(order, ascending=asc, na_position="last", kind="mergesort")
+    return table.reset_index(drop=True)
 
 
 def summary_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -236,17 +241,18 @@ def summary_table(cells: pd.DataFrame) -> pd.DataFrame:
     headline columns of its rank in that column (1 = highest value, ties share the average rank),
     then method, arch, pretrain_epochs, encoder_sha256.
     """
-    headline = {(task, protocol, metric): (i, name) for i, (name, task, protocol, metric) in enumerate(HEADLINES)}
+    headline = {(task, protocol, metric): (i, name)
+                for i, (name, task, protocol, metric) in enumerate(HEADLINES)}
     rows, cols = [], set()
     for key, g in cells.groupby(["source", *ENCODER_KEYS], dropna=False, sort=False):
-        row = dict(zip(["source", *ENCODER_KEYS], key))
+        row = dict(zip(["source", *ENCODER_KEYS], key, strict=True))
         for c in g.itertuples(index=False):
             if (c.task, c.protocol, c.metric) in headline:
                 i, name = headline[(c.task, c.protocol, c.metric)]
                 col = (i, c.dataset, c.split, f"{name}@{c.dataset}/{c.split}")
                 cols.add(col)
                 row[col[-1]] = c.mean
-        row["citation"] = _join(g["citation"])
+        row["citation"] = _join(g["citation"], " | ")
         rows.append(row)
     cols = [c[-1] for c in sorted(cols)]
     table = pd.DataFrame(rows).reindex(columns=["source", *ENCODER_KEYS, *cols, "citation"])
@@ -285,7 +291,10 @@ def _compare(t: pd.Series, m: pd.Series, seed: int, n_boot: int) -> dict:
     else:
         a, b = list(ts.values()), list(ms.values())
         method = "unpaired bootstrap"
-        notes.append(f"seeds not matched (tokes {';'.join(ts)}; mae {';'.join(ms)})")
+        if named:
+            notes.append(f"seeds not matched (tokes {';'.join(ts)}; mae {';'.join(ms)})")
+        else:
+            notes.append("runs without a seed cannot be paired")
         for name, x in (("tokes", a), ("mae", b)):
             if len(x) < 2:
                 notes.append(f"one seed for {name}: no interval (needs >= 2 seeds each)")
@@ -340,6 +349,8 @@ def build_leaderboard(
     """Read records and build every table (nothing is written)."""
     if n_boot < 1:
         raise ValueError(f"--n-boot must be >= 1, got {n_boot}")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
     records, info = load_records(paths)
     cells = compute_cells(records, load_published(published_path), seed, n_boot)
     present = [t for t in TABLE_TASKS if (cells["task"] == t).any()]
@@ -356,7 +367,8 @@ def build_leaderboard(
 def to_csv_text(df: pd.DataFrame) -> str:
     """CSV text with floats rounded to FLOAT_DECIMALS places (NaN / NA written as empty cells)."""
     floats = df.select_dtypes(include="float").columns
-    return df.assign(**{c: df[c].round(FLOAT_DECIMALS) for c in floats}).to_csv(index=False, lineterminator="\n")
+    rounded = df.assign(**{c: df[c].round(FLOAT_DECIMALS) for c in floats})
+    return rounded.to_csv(index=False, lineterminator="\n")
 
 
 def write_leaderboard(lb: Leaderboard, out_dir: str | os.PathLike, html: bool = False) -> list[Path]:

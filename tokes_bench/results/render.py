@@ -19,6 +19,7 @@ from tokes_bench.results.leaderboard import Leaderboard
 
 HIDDEN_COLUMNS = ("versions", "encoder_path")
 SHA_COLUMNS = ("encoder_sha256", "tokes_sha256", "mae_sha256")
+LONG_TEXT_COLUMNS = ("citation", "note")
 TITLES = {"classification": "Classification", "detection": "Detection", "segmentation": "Segmentation",
           "vost": "Video object segmentation"}
 
@@ -47,7 +48,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     cols = _visible(df)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df[cols].itertuples(index=False, name=None):
-        cells = (_text(v, c).replace("|", "\\|") for v, c in zip(row, cols))
+        cells = (_text(v, c).replace("|", "\\|") for v, c in zip(row, cols, strict=True))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -74,7 +75,8 @@ def markdown(lb: Leaderboard) -> str:
     parts = ["# tokes-bench leaderboard", _intro(lb), "## Summary", SUMMARY_NOTE, markdown_table(lb.summary),
              "## TOKES vs MAE (matched arch and pretraining epochs)"]
     if lb.comparison.empty:
-        parts.append("No TOKES and MAE encoders with the same arch and pretraining epochs share an evaluation.")
+        parts.append("No TOKES and MAE encoders with the same arch and pretraining epochs share an "
+                     "evaluation.")
     else:
         parts.append("diff = TOKES mean - MAE mean; [ci_low, ci_high] is its 95% interval.")
         parts.append(markdown_table(lb.comparison))
@@ -103,8 +105,8 @@ def _task_panel(ax, cells: pd.DataFrame, task: str, colors: dict) -> None:
             xs.append(groups.index((r.protocol, r.dataset, r.split, r.metric)) - 0.4 + width * (j + 0.5))
             ys.append(r.mean)
             ok = np.isfinite(r.ci_low)
-            err[0].append(r.mean - r.ci_low if ok else 0.0)
-            err[1].append(r.ci_high - r.mean if ok else 0.0)
+            err[0].append(r.mean - r.ci_low if ok else np.nan)
+            err[1].append(r.ci_high - r.mean if ok else np.nan)
         published = rows["source"].iloc[0] == "published"
         ax.bar(xs, ys, width, yerr=err, capsize=3, label=label, color="none" if published else colors[label],
                edgecolor="black" if published else colors[label], hatch="//" if published else None)
@@ -117,12 +119,14 @@ def _task_panel(ax, cells: pd.DataFrame, task: str, colors: dict) -> None:
 def _comparison_panel(ax, comp: pd.DataFrame) -> None:
     labels, ys, err = [], [], [[], []]
     for r in comp.itertuples():
-        labels.append(f"{r.task}/{r.protocol}\n{r.dataset} {r.metric}\n{r.arch} {r.pretrain_epochs}ep")
+        ep = "?" if _missing(r.pretrain_epochs) else r.pretrain_epochs
+        labels.append(f"{r.task}/{r.protocol}\n{r.dataset} {r.metric}\n{r.arch} {ep}ep")
         ys.append(r.diff)
         ok = np.isfinite(r.ci_low)
-        err[0].append(r.diff - r.ci_low if ok else 0.0)
-        err[1].append(r.ci_high - r.diff if ok else 0.0)
-    ax.bar(range(len(ys)), ys, 0.6, yerr=err, capsize=3, color=["tab:green" if y >= 0 else "tab:red" for y in ys])
+        err[0].append(r.diff - r.ci_low if ok else np.nan)
+        err[1].append(r.ci_high - r.diff if ok else np.nan)
+    colors = ["tab:green" if y >= 0 else "tab:red" for y in ys]
+    ax.bar(range(len(ys)), ys, 0.6, yerr=err, capsize=3, color=colors)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
     ax.set_title("TOKES - MAE (95% bootstrap interval; none drawn where one seed)")
@@ -144,8 +148,8 @@ def chart_png(lb: Leaderboard) -> bytes:
     axes = fig.subplots(n, 1, squeeze=False)[:, 0]
     labels = list(dict.fromkeys(encoder_label(r) for _, r in lb.cells.iterrows()))
     palette = [f"C{i % 10}" for i in range(len(labels))]
-    colors = dict(zip(labels, palette))
-    for ax, task in zip(axes, tasks):
+    colors = dict(zip(labels, palette, strict=True))
+    for ax, task in zip(axes[: len(tasks)], tasks, strict=True):
         _task_panel(ax, lb.cells, task, colors)
     if not lb.comparison.empty:
         _comparison_panel(axes[-1], lb.comparison)
@@ -161,12 +165,13 @@ def html_table(df: pd.DataFrame, table_id: str) -> str:
     body = []
     for row in df[cols].itertuples(index=False, name=None):
         tds = []
-        for v, c in zip(row, cols):
+        for v, c in zip(row, cols, strict=True):
             raw = "" if _missing(v) else str(v)
-            tds.append(f'<td data-v="{html.escape(raw)}">{html.escape(_text(v, c))}</td>')
+            cls = ' class="long"' if c in LONG_TEXT_COLUMNS else ""
+            tds.append(f'<td{cls} data-v="{html.escape(raw)}">{html.escape(_text(v, c))}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
-    return (f'<table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (f'<div class="scroll"><table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 SORT_JS = """
@@ -177,7 +182,10 @@ SORT_JS = """
     var rows = Array.prototype.slice.call(tbody.rows);
     var dir = th.getAttribute('aria-sort') === 'ascending' ? 'descending' : 'ascending';
     var sign = dir === 'ascending' ? 1 : -1;
-    var numeric = rows.every(function (r) { var v = key(r.cells[col]); return v === '' || isFinite(Number(v)); });
+    var numeric = rows.every(function (r) {
+      var v = key(r.cells[col]);
+      return v === '' || isFinite(Number(v));
+    });
     rows.sort(function (a, b) {
       var x = key(a.cells[col]), y = key(b.cells[col]);
       if (x === '' || y === '') { return (x === '') - (y === ''); }
@@ -199,7 +207,9 @@ SORT_JS = """
 CSS = """
 body { font-family: sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; white-space: nowrap; }
+td.long { white-space: normal; min-width: 32em; font-size: 0.9em; }
+div.scroll { overflow-x: auto; }
 th { background: #eee; cursor: pointer; user-select: none; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
