@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 from timm.layers import resample_abs_pos_embed
 
 from tokes_bench.models.vit import ENCODER_ARCHS, build_encoder
+from tokes_bench.results.atomic import atomic_write_bytes
 
 FORMAT = "tokes-bench-encoder/1"
 RANDOM_PREFIX = "random:"
@@ -50,18 +51,8 @@ def save_encoder(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], m
         raise ValueError(f"encoder metadata is missing {missing}; got keys {sorted(meta)}")
     if meta["arch"] not in ENCODER_ARCHS:
         raise ValueError(f"metadata arch {meta['arch']!r} is not one of {sorted(ENCODER_ARCHS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_bytes(path, save_tensors(tensors, metadata=meta))
 
 
 def read_encoder_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
