@@ -118,9 +118,7 @@ def write_vost_demo(
     every `annotate_every`-th frame (always including the first), ImageSets/<split>.txt the names.
     """
     if n_frames < 3:
-        raise ValueError(
-            f"n_frames = {n_frames}: need at least 3 (first and last annotated frames are not scored)"
-        )
+        raise ValueError(f"n_frames = {n_frames}: need at least 3 (first and last annotations are not scored)")
     root = Path(root)
     h, w = size
     rng = np.random.default_rng(seed)
@@ -134,7 +132,8 @@ def write_vost_demo(
         draw = _BUILDERS[scene](rng, h, w)
         background = _texture(rng, h, w * 2, cells=8)
         for d in ("JPEGImages_10fps", "JPEGImages", "Annotations"):
-            (root / d / name).mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(root / d / name, ignore_errors=True)  # regenerate from scratch, no stale frames
+            (root / d / name).mkdir(parents=True)
         for i in range(n_frames):
             t = i / (n_frames - 1)
             pan = int(t * w * 0.3)

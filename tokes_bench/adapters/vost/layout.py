@@ -115,6 +115,8 @@ def first_frame_objects(mask: np.ndarray) -> int:
 
 def check_ids(mask: np.ndarray, n_objects: int, path: Path, what: str = "annotation") -> None:
     """Raise naming `path` when the mask holds an id that is not background, void or a first-frame object."""
+    if int(mask.max(initial=0)) <= n_objects:
+        return
     bad = np.unique(mask[(mask > n_objects) & (mask != VOID)])
     if bad.size:
         raise ValueError(

@@ -22,9 +22,9 @@ RECALL_TH = 0.5
 
 def _split_void(gt: np.ndarray, ignore_void: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Ground truth with void handled: turned into background (official) or returned as a mask to skip."""
-    void = gt == VOID
-    if not void.any():
+    if int(gt.max(initial=0)) < VOID:
         return gt, None
+    void = gt == VOID
     gt = np.where(void, 0, gt).astype(np.uint8)
     return gt, (void if ignore_void else None)
 
@@ -41,7 +41,7 @@ def frame_jaccard(gt: np.ndarray, pred: np.ndarray, n_objects: int, ignore_void:
             g &= valid
             p &= valid
         inter = np.count_nonzero(g & p)
-        union = np.count_nonzero(g | p)
+        union = np.count_nonzero(g) + np.count_nonzero(p) - inter
         out[k] = 1.0 if union == 0 else inter / union
     return out
 

@@ -154,8 +154,7 @@ def evaluate(
                 rate = ev.frames / max(now - t0, 1e-9)
                 eta = (now - t0) / (i + 1) * (len(seqs) - i - 1)
                 progress(
-                    f"scored {i + 1}/{len(seqs)} sequences, {ev.frames} frames, {rate:.1f} frames/s, "
-                    f"ETA {eta:.0f} s"
+                    f"scored {i + 1}/{len(seqs)} sequences, {ev.frames} frames, {rate:.1f} frames/s, ETA {eta:.0f} s"
                 )
                 last = now
     ev.seconds = time.perf_counter() - t0
@@ -188,9 +187,7 @@ def summarize(ev: Evaluation) -> tuple[dict[str, float], list[dict]]:
     for key in ("J", "J_last", "F"):
         if stats[key]:
             arr = np.array(stats[key], dtype=np.float64)
-            glob[f"{key}-Mean"], glob[f"{key}-Recall"], glob[f"{key}-Decay"] = (
-                float(x) for x in arr.mean(axis=0)
-            )
+            glob[f"{key}-Mean"], glob[f"{key}-Recall"], glob[f"{key}-Decay"] = (float(x) for x in arr.mean(axis=0))
     if "F-Mean" in glob:
         glob["J&F-Mean"] = (glob["J-Mean"] + glob["F-Mean"]) / 2.0
     return glob, rows
@@ -218,3 +215,20 @@ def write_csvs(ev: Evaluation, out_dir: str | os.PathLike, split: str) -> tuple[
         frame.to_csv(buf, index=False, float_format="%.3f")
         atomic_write_text(path, buf.getvalue())
     return g_path, s_path
+
+
+def format_tables(ev: Evaluation, split: str) -> str:
+    """The global and per-sequence tables as the official tools print them (values to 3 decimals)."""
+    import pandas as pd
+
+    glob, rows = summarize(ev)
+    g_cols = GLOBAL_COLUMNS[ev.protocol]
+    s_cols = SEQUENCE_COLUMNS[ev.protocol]
+    g = pd.DataFrame([[glob[c] for c in g_cols]], columns=g_cols)
+    s = pd.DataFrame([[r[c] for c in s_cols] for r in rows], columns=s_cols)
+    fmt = {"float_format": lambda x: f"{x:.3f}", "index": False}
+    return (
+        f"--------------------------- Global results for {split} ---------------------------\n"
+        f"{g.to_string(**fmt)}\n\n"
+        f"---------- Per sequence results for {split} ----------\n{s.to_string(**fmt)}"
+    )
