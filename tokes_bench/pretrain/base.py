@@ -89,6 +89,12 @@ class PixelPretrainModel(BaseModel):
         self.register_buffer("num_steps", torch.zeros((), dtype=torch.long), persistent=True)
         self._init_weights()
 
+    def init_weights(self) -> None:
+        """mmengine's Runner calls this before training. Its default would call timm's
+        `VisionTransformer.init_weights`, which re-randomises the encoder *and* overwrites the fixed
+        sin-cos position embedding with noise; apply MAE's initialisation instead."""
+        self._init_weights()
+
     def _init_weights(self) -> None:
         """MAE's initialisation (the fixed sin-cos position embeddings are left alone)."""
         w = self.encoder.patch_embed.proj.weight.data
@@ -119,12 +125,9 @@ class PixelPretrainModel(BaseModel):
         """(B, C, H, W) -> (B, N, D) patch embeddings, no position embedding yet."""
         return self.encoder.patch_embed(imgs)
 
-    def add_pos_embed(self, tokens: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
-        """Add the fixed position embedding of each token's slot ((B, L) indices, default 0..N-1)."""
-        pe = self.encoder.pos_embed[:, 1:].to(tokens.dtype)  # (1, N, D)
-        if slots is None:
-            return tokens + pe
-        return tokens + torch.gather(pe.expand(tokens.shape[0], -1, -1), 1, slots.unsqueeze(-1).expand_as(tokens))
+    def add_pos_embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Add the fixed position embedding of slot n to the token in slot n: (B, N, D)."""
+        return tokens + self.encoder.pos_embed[:, 1:].to(tokens.dtype)
 
     def run_encoder(self, tokens: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Prepend the cls token, run the blocks (optionally masked) and the final norm: (B, 1+L, D)."""
@@ -156,9 +159,11 @@ class PixelPretrainModel(BaseModel):
         raise ValueError(f"unknown forward mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
 
     def loss(self, imgs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One step's losses (keys with 'loss' are summed by mmengine); defined by each objective."""
         raise NotImplementedError
 
     def reconstruct(self, imgs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """dict(pred (B, N, p*p*C), mask (B, N) bool, input (B, C, H, W)); defined by each objective."""
         raise NotImplementedError
 
     def parse_losses(self, losses: dict[str, torch.Tensor]):
@@ -166,8 +171,8 @@ class PixelPretrainModel(BaseModel):
         logged values over ranks (so a multi-process loss curve is the global batch's)."""
         loss, log_vars = super().parse_losses(losses)
         names = list(log_vars)
-        values = torch.tensor([float(log_vars[k]) for k in names], dtype=torch.float64)
-        rank, world = dist_rank_world()
+        values = torch.tensor([float(torch.as_tensor(log_vars[k]).detach()) for k in names], dtype=torch.float64)
+        _, world = dist_rank_world()
         if world > 1:
             finite = torch.tensor([float(torch.isfinite(values).all())], dtype=torch.float64)
             packed = torch.cat([values.nan_to_num(0.0), finite]).to(loss.device)
@@ -177,10 +182,10 @@ class PixelPretrainModel(BaseModel):
                 values = values * float("nan")
             else:
                 values = packed[:-1] / world
-        bad = {k: float(v) for k, v in zip(names, values) if not math.isfinite(float(v))}
+        bad = {k: float(v) for k, v in zip(names, values, strict=True) if not math.isfinite(float(v))}
         if bad or not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"non-finite loss at training step {int(self.num_steps)} "
                 f"(values {bad or {'loss': float(loss)}}); training stopped before the optimizer step"
             )
-        return loss, {k: float(v) for k, v in zip(names, values)}
+        return loss, {k: float(v) for k, v in zip(names, values, strict=True)}

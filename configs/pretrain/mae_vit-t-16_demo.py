@@ -1,0 +1,3 @@
+# CPU demo: MAE on the embedded digits (64 px, written into the work dir), ViT-Tiny/16 + small decoder.
+_base_ = ["./_base_/demo_digits.py", "./_base_/mae_model.py"]
+model = dict(arch="vit_tiny_patch16_224", img_size=64, decoder_dim=128, decoder_depth=2, decoder_heads=4)
