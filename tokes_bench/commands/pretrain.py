@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tokes_bench.engine import LAUNCHERS
+
 COMMAND = ("pretrain",)
 HELP = "pretrain a ViT encoder with TOKES or MAE from an mmengine config (writes <work-dir>/encoder.safetensors)"
 
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--launcher",
-        choices=("none", "pytorch", "slurm"),
+        choices=LAUNCHERS,
         default="none",
         help="process launcher: pytorch under torchrun, slurm under srun",
     )

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.registry import MODELS
 from mmengine.runner import Runner
 
 import tokes_bench.pretrain  # noqa: F401  (registers models, datasets, hooks)
 from tokes_bench.data.digits import write_digits_imagefolder
+from tokes_bench.engine import apply_launcher, init_distributed, parse_cfg_options
 from tokes_bench.models.vit import ENCODER_ARCHS
 from tokes_bench.pretrain.base import NonFiniteLossError
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "none")
-LAUNCHERS = ("none", "pytorch", "slurm")
 
 
 class PretrainRunner(Runner):
@@ -48,17 +48,6 @@ class PretrainRunner(Runner):
                 f"can be resumed (start from other weights with load_from)"
             )
         super().resume(filename, *args, **kwargs)
-
-
-def parse_cfg_options(items: list[str] | None) -> dict:
-    """`k=v` strings (mmengine's syntax: lists, tuples, numbers, booleans) -> dict."""
-    if not items:
-        return {}
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--o", nargs="+", action=DictAction)
-    return dict(parser.parse_args(["--o", *items]).o or {})
 
 
 def _check_options(cfg: Config, options: dict, source: str) -> None:
@@ -111,20 +100,6 @@ def load_config(config_path: str | os.PathLike, cfg_options: dict | list[str] | 
     return cfg
 
 
-def _init_distributed(launcher: str) -> int:
-    """Initialise torch.distributed for CPU torchrun runs; return the world size."""
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"unknown launcher {launcher!r}; expected one of {LAUNCHERS}")
-    if launcher == "none":
-        return 1
-    if launcher == "pytorch" and not torch.cuda.is_available():
-        if not torch_dist.is_initialized():
-            torch_dist.init_process_group(backend="gloo")
-        return torch_dist.get_world_size()
-    env = "SLURM_NTASKS" if launcher == "slurm" else "WORLD_SIZE"
-    return int(os.environ.get(env, "1"))
-
-
 def _prepare_demo_data(cfg: Config, work_dir: Path) -> None:
     """Write the embedded digits once (file lock: several ranks may start together)."""
     spec = cfg.get("demo_digits")
@@ -153,9 +128,7 @@ def _finalise(cfg: Config, work_dir: Path, launcher: str, world: int) -> None:
     if amp != "none":
         optim.type = "AmpOptimWrapper"
         optim.dtype = "bfloat16" if amp == "bf16" else "float16"
-    cfg.launcher = launcher
-    if launcher == "pytorch" and not torch.cuda.is_available():
-        cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
+    apply_launcher(cfg, launcher)
     cfg.work_dir = str(work_dir)
     cfg.effective_batch = eff_batch
 
@@ -182,7 +155,7 @@ def pretrain(
     """
     cfg = load_config(config_path, cfg_options)
     work_dir = Path(work_dir or cfg.get("work_dir") or Path("work_dirs") / Path(config_path).stem).resolve()
-    world = _init_distributed(launcher)
+    world = init_distributed(launcher)
     _prepare_demo_data(cfg, work_dir)
     _finalise(cfg, work_dir, launcher, world)
     cfg.resume = bool(resume)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 DEFAULT_RESULTS = "work_dirs/results.jsonl"
 
@@ -42,6 +43,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, protocol: str) -> None
         default=None,
         help="override config keys, e.g. epochs=10 blr=0.05 (dotted keys for nested configs)",
     )
+
+
+def default_config(protocol: str) -> str | None:
+    """The config used without --config: the MAE fine-tune base config; None (code defaults) otherwise."""
+    if protocol != "finetune":
+        return None
+    path = Path(__file__).resolve().parents[3] / "configs" / "classification" / "_base_" / "finetune_mae.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"default fine-tune config {path} is missing; pass --config")
+    return str(path)
 
 
 def work_dir(args: argparse.Namespace, protocol: str) -> str:

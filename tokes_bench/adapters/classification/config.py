@@ -8,10 +8,11 @@ with a default.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+
+from tokes_bench.engine import parse_cfg_options
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -84,20 +85,6 @@ class KnnSettings(FeatureSettings):
         super().validate()
         if self.k < 1 or self.temperature <= 0:
             raise ValueError(f"config needs k >= 1 and temperature > 0; got k={self.k}, T={self.temperature}")
-
-
-def parse_cfg_options(items: list[str] | None) -> dict:
-    """`k=v` strings to a dict; values are Python literals when they parse (1e-3, [1,2], None), else text."""
-    out = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--cfg-options item {item!r} is not of the form key=value")
-        try:
-            out[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[key] = text
-    return out
 
 
 def load_mm_config(path: str | Path | None, options: dict):

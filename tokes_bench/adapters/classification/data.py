@@ -95,3 +95,23 @@ def raise_if_error(err: str) -> None:
     """Raise the decode error a `collate_checked` batch carries, if any."""
     if err:
         raise CorruptImageError(err)
+
+
+def _posterize(img, bits_to_keep: int, **_):
+    """timm's posterize with Pillow < 11 semantics: 0 bits kept gives a black image.
+
+    timm's RandAugment 'inc1' maps magnitude 10 to 0 bits; Pillow >= 11 rejects bits outside
+    1..8 and the MAE recipe ('rand-m9-mstd0.5-inc1') would crash on those draws.
+    """
+    if bits_to_keep >= 8:
+        return img
+    mask = ~(2 ** (8 - max(int(bits_to_keep), 0)) - 1)
+    return img.point([i & mask for i in range(256)] * len(img.getbands()))
+
+
+def fix_timm_posterize() -> None:
+    """Point timm's posterize ops at `_posterize` (idempotent; same results where Pillow accepts the bits)."""
+    from timm.data import auto_augment
+
+    for name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
+        auto_augment.NAME_TO_OP[name] = _posterize

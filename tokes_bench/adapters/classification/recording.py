@@ -73,3 +73,42 @@ def summary_line(protocol: str, info: EncoderInfo, metrics: dict[str, float], se
     """One human line: protocol, encoder, metrics, wall time."""
     vals = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
     return f"{protocol} {info.method}/{info.arch} ({info.path}): {vals} [{seconds:.1f} s]"
+
+
+def finish_run(
+    args,
+    protocol: str,
+    info: EncoderInfo,
+    metrics: dict[str, float],
+    cfg: dict,
+    dataset: str | None,
+    work_dir: str,
+    seconds: float,
+    extra: dict,
+) -> list[ResultRecord]:
+    """Shared end of the three commands: save the settings used, append records, print a summary."""
+    extra = {
+        "config": args.config or "",
+        "data": str(Path(args.data).resolve()),
+        "wall_seconds": round(seconds, 2),
+        **extra,
+    }
+    records = classification_records(
+        info, protocol, dataset_name(dataset, args.data), metrics, cfg, args.seed, extra
+    )
+    write_json_atomic(Path(work_dir) / f"{protocol}_settings.json", cfg)
+    write_records(args.results, records)
+    print(summary_line(protocol, info, metrics, seconds))
+    return records
+
+
+def frozen_extra(feats, settings) -> dict:
+    """Record extras common to the frozen-feature protocols: data sizes, pooling, extraction time."""
+    return {
+        "num_classes": feats.num_classes,
+        "num_train": int(feats.train.shape[1]),
+        "num_val": int(feats.val.shape[0]),
+        "pool": settings.pool,
+        "img_size": settings.img_size,
+        "extract_seconds": round(feats.extract_seconds, 2),
+    }
