@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tokes_bench.adapters.vost.propagation import PropagationConfig, ViTFeatures, native_img_size
     from tokes_bench.adapters.vost.scoring import evaluate, format_tables, summarize, write_csvs
     from tokes_bench.models import load_encoder
-    from tokes_bench.results.records import ResultRecord, append_records, config_hash, new_run_id
+    from tokes_bench.results.records import append_records, records_for_run
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     work = Path(args.work_dir)
@@ -107,28 +107,10 @@ def run(args: argparse.Namespace) -> int:
         "propagation": cfg_dict,
         **{k: v for k, v in glob.items() if k not in ("J-Mean", "J_last-Mean") and math.isfinite(v)},
     }
-    run_id = new_run_id("vost")
     dataset = args.dataset_name or ("vost-demo" if args.demo else DATASET_NAMES[args.protocol])
-    records = [
-        ResultRecord(
-            run_id=run_id,
-            method=info.method,
-            arch=info.arch,
-            encoder_path=info.path,
-            encoder_sha256=info.sha256,
-            pretrain_epochs=info.pretrain_epochs,
-            task="vost",
-            protocol=args.protocol,
-            dataset=dataset,
-            split=args.set,
-            metric=name,
-            value=round(100.0 * value, 4),
-            config_hash=config_hash(cfg_dict),
-            seed=args.seed,
-            extra=extra,
-        )
-        for name, value in metrics.items()
-    ]
+    percent = {name: round(100.0 * value, 4) for name, value in metrics.items()}
+    records = records_for_run(info, "vost", args.protocol, dataset, args.set, percent, cfg_dict, args.seed, extra,
+                              run_prefix="vost")
     append_records(args.results, records)
     summary = ", ".join(f"{r.metric}={r.value:.2f}" for r in records)
     print(f"\nappended {len(records)} records to {args.results}: {summary}")

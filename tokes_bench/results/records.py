@@ -153,6 +153,34 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def records_for_run(
+    info,
+    task: str,
+    protocol: str,
+    dataset: str,
+    split: str,
+    metrics: dict[str, float],
+    cfg: dict | str,
+    seed: int | None,
+    extra: dict | None = None,
+    run_prefix: str = "run",
+) -> list[ResultRecord]:
+    """One record per metric of one evaluation run (shared run id), with the encoder's provenance.
+
+    `info` is the `EncoderInfo` that `tokes_bench.models.load_encoder` returned.
+    """
+    run_id = new_run_id(run_prefix)
+    return [
+        ResultRecord(
+            run_id=run_id, method=info.method, arch=info.arch, encoder_path=info.path,
+            encoder_sha256=info.sha256, pretrain_epochs=info.pretrain_epochs, task=task, protocol=protocol,
+            dataset=dataset, split=split, metric=name, value=float(value), config_hash=config_hash(cfg),
+            seed=seed, extra=dict(extra or {}),
+        )
+        for name, value in metrics.items()
+    ]
+
+
 def append_records(path: str | os.PathLike, records: Iterable[ResultRecord]) -> Path:
     """Append records to a JSON-lines file in one locked, single write.
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from tokes_bench.models import EncoderInfo
-from tokes_bench.results.records import ResultRecord, append_records, config_hash, new_run_id
+from tokes_bench.results.atomic import atomic_write_text
+from tokes_bench.results.records import ResultRecord, append_records, records_for_run
 
 
 def dataset_name(configured: str | None, data_dir: str | os.PathLike) -> str:
@@ -25,28 +25,9 @@ def classification_records(
     seed: int | None,
     extra: dict | None = None,
 ) -> list[ResultRecord]:
-    """One record per metric of one run (shared run id), with the encoder's provenance."""
-    run_id = new_run_id(f"cls-{protocol}")
-    return [
-        ResultRecord(
-            run_id=run_id,
-            method=info.method,
-            arch=info.arch,
-            encoder_path=info.path,
-            encoder_sha256=info.sha256,
-            pretrain_epochs=info.pretrain_epochs,
-            task="classification",
-            protocol=protocol,
-            dataset=dataset,
-            split="val",
-            metric=name,
-            value=float(value),
-            config_hash=config_hash(cfg),
-            seed=seed,
-            extra=dict(extra or {}),
-        )
-        for name, value in metrics.items()
-    ]
+    """One record per metric of one classification run (split 'val'), with the encoder's provenance."""
+    return records_for_run(info, "classification", protocol, dataset, "val", metrics, cfg, seed, extra,
+                           run_prefix=f"cls-{protocol}")
 
 
 def write_records(path: str | os.PathLike, records: list[ResultRecord]) -> Path:
@@ -55,18 +36,8 @@ def write_records(path: str | os.PathLike, records: list[ResultRecord]) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike, obj) -> Path:
-    """Write `obj` as indented JSON via a temp file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=str)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write `obj` as indented JSON atomically (temp file + rename)."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def summary_line(protocol: str, info: EncoderInfo, metrics: dict[str, float], seconds: float) -> str:
