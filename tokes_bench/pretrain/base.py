@@ -8,6 +8,7 @@ run would, and N processes draw what one process with the same global batch draw
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import torch
 import torch.distributed as torch_dist
@@ -158,13 +159,13 @@ class PixelPretrainModel(BaseModel):
             return self.reconstruct(inputs)
         raise ValueError(f"unknown forward mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
 
+    @abstractmethod
     def loss(self, imgs: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step's losses (keys with 'loss' are summed by mmengine); defined by each objective."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reconstruct(self, imgs: torch.Tensor) -> dict[str, torch.Tensor]:
         """dict(pred (B, N, p*p*C), mask (B, N) bool, input (B, C, H, W)); defined by each objective."""
-        raise NotImplementedError
 
     def parse_losses(self, losses: dict[str, torch.Tensor]):
         """mmengine's sum of `loss*` terms, refusing NaN/inf before any update and averaging the
